@@ -1,0 +1,136 @@
+"""Model configuration: one validated dataclass, plus presets from the classroom to the paper.
+
+    cfg = ModelConfig.tiny(vocab_size=20)                 # trains in seconds on a laptop CPU
+    cfg = ModelConfig.paper_base(vocab_size=37000)        # "Attention Is All You Need", Table 3
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+ARCHS = ("encoder_decoder", "decoder_only")
+POS_ENCODINGS = ("sinusoidal", "learned", "rope", "none")
+ACTIVATIONS = ("relu", "gelu")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes and switches of a Transformer; validated on construction.
+
+    `src_vocab_size` defaults to `tgt_vocab_size` (the paper shares one vocabulary);
+    decoder-only models ignore it. `norm_first=False` is the paper's post-norm.
+    """
+
+    arch: str = "encoder_decoder"
+    src_vocab_size: int | None = None
+    tgt_vocab_size: int = 32
+    d_model: int = 64
+    n_heads: int = 4
+    n_encoder_layers: int = 2
+    n_decoder_layers: int = 2
+    d_ff: int = 256
+    dropout: float = 0.1
+    max_len: int = 128
+    pad_id: int = 0
+    pos_encoding: str = "sinusoidal"
+    norm_first: bool = False
+    tie_embeddings: bool = True
+    activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        _check_choice("arch", self.arch, ARCHS)
+        _check_choice("pos_encoding", self.pos_encoding, POS_ENCODINGS)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        if self.src_vocab_size is None:
+            object.__setattr__(self, "src_vocab_size", self.tgt_vocab_size)
+        positive = ["tgt_vocab_size", "src_vocab_size", "d_model", "n_heads", "d_ff", "max_len"]
+        positive.append("n_decoder_layers")
+        if self.arch == "encoder_decoder":
+            positive.append("n_encoder_layers")
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"ModelConfig.{name} must be a positive integer, got {value!r}")
+        if self.arch == "decoder_only" and self.n_encoder_layers < 0:
+            raise ValueError(
+                f"ModelConfig.n_encoder_layers must be >= 0, got {self.n_encoder_layers!r}"
+            )
+        if self.d_model % self.n_heads != 0:
+            raise ValueError(
+                f"ModelConfig.d_model={self.d_model} must be divisible by n_heads={self.n_heads} "
+                f"(each head gets d_model / n_heads dimensions); try n_heads in "
+                f"{[h for h in range(1, 17) if self.d_model % h == 0]}"
+            )
+        if self.pos_encoding == "rope" and self.head_dim % 2 != 0:
+            raise ValueError(
+                f"pos_encoding='rope' needs an even head size, got d_model/n_heads = "
+                f"{self.d_model}/{self.n_heads} = {self.head_dim}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout!r}")
+        if not 0 <= self.pad_id < min(self.src_vocab_size, self.tgt_vocab_size):
+            raise ValueError(
+                f"ModelConfig.pad_id={self.pad_id} must be a token id below the vocabulary "
+                f"sizes (src {self.src_vocab_size}, tgt {self.tgt_vocab_size})"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    @property
+    def shares_vocab(self) -> bool:
+        return self.src_vocab_size == self.tgt_vocab_size
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields {unknown}; known fields: {sorted(known)}")
+        return cls(**data)
+
+    # ---- presets -----------------------------------------------------------------------------
+    @classmethod
+    def tiny(cls, vocab_size: int, arch: str = "encoder_decoder", **overrides: Any) -> ModelConfig:
+        """2 layers, d_model 64, 4 heads: trains a toy task in seconds on a laptop CPU."""
+        base = dict(arch=arch, tgt_vocab_size=vocab_size, d_model=64, n_heads=4,
+                    n_encoder_layers=2, n_decoder_layers=2, d_ff=256, dropout=0.1, max_len=128)
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def small(cls, vocab_size: int, arch: str = "encoder_decoder", **overrides: Any) -> ModelConfig:
+        """3 layers, d_model 128, 4 heads: toy translation in minutes on a CPU."""
+        base = dict(arch=arch, tgt_vocab_size=vocab_size, d_model=128, n_heads=4,
+                    n_encoder_layers=3, n_decoder_layers=3, d_ff=512, dropout=0.1, max_len=256)
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def paper_base(cls, vocab_size: int = 37000, **overrides: Any) -> ModelConfig:
+        """Table 3, base: N=6, d_model=512, d_ff=2048, h=8, P_drop=0.1 (about 65M parameters)."""
+        base = dict(arch="encoder_decoder", tgt_vocab_size=vocab_size, d_model=512, n_heads=8,
+                    n_encoder_layers=6, n_decoder_layers=6, d_ff=2048, dropout=0.1, max_len=512)
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def paper_big(cls, vocab_size: int = 37000, **overrides: Any) -> ModelConfig:
+        """Table 3, big: N=6, d_model=1024, d_ff=4096, h=16, P_drop=0.3 (about 213M parameters)."""
+        base = dict(arch="encoder_decoder", tgt_vocab_size=vocab_size, d_model=1024, n_heads=16,
+                    n_encoder_layers=6, n_decoder_layers=6, d_ff=4096, dropout=0.3, max_len=512)
+        return cls(**{**base, **overrides})
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(
+            f"ModelConfig.{name}={value!r} is not supported; choose one of "
+            + ", ".join(repr(a) for a in allowed)
+        )
