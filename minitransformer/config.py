@@ -134,3 +134,90 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
             f"ModelConfig.{name}={value!r} is not supported; choose one of "
             + ", ".join(repr(a) for a in allowed)
         )
+
+
+OPTIMIZERS = ("adam", "adamw")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. The defaults are the paper's recipe (section 5.3): Adam with betas
+    (0.9, 0.98), eps 1e-9, the warmup-then-inverse-square-root schedule ("noam"), label
+    smoothing 0.1. `TrainConfig.classroom()` is a faster recipe for tiny models on a CPU.
+
+    `lr` is the peak rate of the "cosine" and "constant" schedules; "noam" derives its rate from
+    d_model and warmup, multiplied by `lr_scale`. `precision="auto"` uses bf16 autocast on CUDA.
+    """
+
+    batch_size: int = 64
+    optimizer: str = "adam"
+    schedule: str = "noam"
+    lr: float = 1e-3
+    lr_scale: float = 1.0
+    warmup_steps: int = 400
+    total_steps: int | None = None
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-9
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.1
+    grad_clip: float | None = 1.0
+    eval_every: int = 0
+    eval_batch_size: int = 256
+    seed: int = 0
+    device: str | None = None
+    precision: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        from .schedules import SCHEDULES
+
+        for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
+                              ("precision", PRECISIONS)):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"TrainConfig.{name}={value!r} is not supported; choose one of "
+                                 + ", ".join(repr(a) for a in allowed))
+        for name in ("batch_size", "eval_batch_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
+                raise ValueError(f"TrainConfig.{name} must be a positive integer, "
+                                 f"got {getattr(self, name)!r}")
+        for name in ("warmup_steps", "eval_every"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig.{name} must be an integer >= 0, "
+                                 f"got {getattr(self, name)!r}")
+        if not (self.lr > 0 and self.lr_scale > 0):
+            raise ValueError(f"TrainConfig.lr and lr_scale must be > 0, got {self.lr!r} and "
+                             f"{self.lr_scale!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"TrainConfig.label_smoothing must be in [0, 1), "
+                             f"got {self.label_smoothing!r}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ValueError(f"TrainConfig.grad_clip must be > 0 or None, got {self.grad_clip!r}")
+        if self.schedule == "noam" and self.warmup_steps == 0:
+            raise ValueError("TrainConfig.schedule='noam' needs warmup_steps > 0")
+        if self.schedule == "cosine" and not (self.total_steps and self.total_steps > 0):
+            raise ValueError(f"TrainConfig.schedule='cosine' needs total_steps > 0, "
+                             f"got {self.total_steps!r}")
+        object.__setattr__(self, "betas", tuple(self.betas))
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields {unknown}; known fields: {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def classroom(cls, **overrides: Any) -> TrainConfig:
+        """Fast recipe for tiny models on a CPU: AdamW, lr 3e-3, 50 warmup steps, constant."""
+        base = dict(optimizer="adamw", schedule="constant", lr=3e-3, warmup_steps=50,
+                    betas=(0.9, 0.98), eps=1e-9, label_smoothing=0.0, batch_size=64)
+        return cls(**{**base, **overrides})
