@@ -151,7 +151,7 @@ def _decode(args: argparse.Namespace) -> int:
 
 
 def _options(pairs: list[str]) -> dict[str, Any]:
-    """["a=1", "b=rope", "c=true"] -> {"a": 1, "b": "rope", "c": True} (JSON values if they parse)."""
+    """["a=1", "b=rope", "c=true"] -> {"a": 1, "b": "rope", "c": True} (JSON where it parses)."""
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")

@@ -45,7 +45,8 @@ class Transformer(nn.Module):
                           norm_first=cfg.norm_first, activation=cfg.activation)
         self.tgt_embed = nn.Embedding(cfg.tgt_vocab_size, d)
         self.positional = build_positional(cfg.pos_encoding, cfg.max_len, d)
-        self.rotary = RotaryEmbedding(cfg.max_len, cfg.head_dim) if cfg.pos_encoding == "rope" else None
+        use_rope = cfg.pos_encoding == "rope"
+        self.rotary = RotaryEmbedding(cfg.max_len, cfg.head_dim) if use_rope else None
         self.embed_dropout = nn.Dropout(cfg.dropout)
         self.scale = embedding_scale(d)
 
@@ -54,7 +55,8 @@ class Transformer(nn.Module):
         if self.is_encoder_decoder:
             share = cfg.tie_embeddings and cfg.shares_vocab
             self.src_embed = self.tgt_embed if share else nn.Embedding(cfg.src_vocab_size, d)
-            self.encoder_layers.extend(EncoderLayer(**layer_args) for _ in range(cfg.n_encoder_layers))
+            self.encoder_layers.extend(
+                EncoderLayer(**layer_args) for _ in range(cfg.n_encoder_layers))
         self.decoder_layers = nn.ModuleList(
             DecoderLayer(**layer_args, cross=self.is_encoder_decoder, index=i)
             for i in range(cfg.n_decoder_layers)
@@ -72,12 +74,13 @@ class Transformer(nn.Module):
         return self.config.arch == "encoder_decoder"
 
     def _init_weights(self) -> None:
+        learned_positions = getattr(self.positional, "embedding", None)  # keeps its own init
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Embedding) and module is not getattr(self.positional, "embedding", None):
+            elif isinstance(module, nn.Embedding) and module is not learned_positions:
                 # std d^-0.5: after the x sqrt(d) scaling, inputs have unit variance, and the
                 # tied output projection starts with logits of a sensible size.
                 nn.init.normal_(module.weight, std=self.config.d_model ** -0.5)
