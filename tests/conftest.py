@@ -3,6 +3,8 @@
 - `import minitransformer` works from the repo root, in this process and in subprocesses
   (kernels, scripts) through PYTHONPATH.
 - MPLBACKEND=Agg and MT_FAST=1 unless the caller set them.
+- PyTorch uses one thread (MT_TEST_THREADS to change): the tests' models are tiny, and kernels,
+  servers and DDP ranks run beside the test process on a 2-core machine.
 - `require_or_skip(condition, why)`: the project rule for things CI must provide (Chromium,
   playwright): a missing one SKIPS on a laptop but FAILS when CI=true.
 """
@@ -14,11 +16,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("MT_FAST", "1")
+torch.set_num_threads(int(os.environ.get("MT_TEST_THREADS", "1")))
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
