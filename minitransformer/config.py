@@ -145,6 +145,8 @@ class TrainConfig:
     """How to train. The defaults are the paper's recipe (section 5.3): Adam with betas
     (0.9, 0.98), eps 1e-9, the warmup-then-inverse-square-root schedule ("noam"), label
     smoothing 0.1. `TrainConfig.classroom()` is a faster recipe for tiny models on a CPU.
+    `compile=True` runs the training forward through `torch.compile` (off by default: see
+    benchmarks/RESULTS.md for when it pays off).
 
     `lr` is the peak rate of the "cosine" and "constant" schedules; "noam" derives its rate from
     d_model and warmup, multiplied by `lr_scale`. `precision="auto"` uses bf16 autocast on CUDA.
@@ -167,6 +169,7 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None
     precision: str = "auto"
+    compile: bool = False
     progress: bool = True
 
     def __post_init__(self) -> None:

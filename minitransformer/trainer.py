@@ -61,6 +61,8 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self._forward_model = DistributedDataParallel(self.model)
+        if self.config.compile:
+            self._forward_model = torch.compile(self._forward_model, dynamic=True)
         self.state = TrainState()
         self.history: list[dict[str, Any]] = []
         self.callbacks: list[Any] = []
