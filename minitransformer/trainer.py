@@ -199,6 +199,11 @@ class Trainer:
             if self.config.grad_clip is not None:
                 grad_norm = float(nn.utils.clip_grad_norm_(self.model.parameters(),
                                                            self.config.grad_clip))
+            if grad_norm is not None and not math.isfinite(grad_norm):
+                self.optimizer.zero_grad(set_to_none=True)
+                raise NonFiniteLossError(
+                    f"the gradients became {grad_norm} at step {step} (loss {value:.4g}); no "
+                    f"update was applied. Lower the learning rate, then run() again.")
             self._set_lr(lr)
             self.optimizer.step()
         self.state.step = step
