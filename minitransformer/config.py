@@ -14,8 +14,30 @@ POS_ENCODINGS = ("sinusoidal", "learned", "rope", "none")
 ACTIVATIONS = ("relu", "gelu")
 
 
+class _Config:
+    """Shared by the config dataclasses: copies, and plain dicts for JSON checkpoints."""
+
+    def replace(self, **changes: Any):
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        """Inverse of `to_dict`; unknown field names are an error that lists the known ones."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields {unknown}; known fields: "
+                             f"{sorted(known)}")
+        return cls(**data)
+
+
+
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_Config):
     """Sizes and switches of a Transformer; validated on construction.
 
     `src_vocab_size` defaults to `tgt_vocab_size` (the paper shares one vocabulary);
@@ -83,21 +105,6 @@ class ModelConfig:
     def shares_vocab(self) -> bool:
         return self.src_vocab_size == self.tgt_vocab_size
 
-    def replace(self, **changes: Any) -> ModelConfig:
-        """A copy with some fields changed (validated again)."""
-        return replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown ModelConfig fields {unknown}; known fields: {sorted(known)}")
-        return cls(**data)
-
     # ---- presets -----------------------------------------------------------------------------
     @classmethod
     def tiny(cls, vocab_size: int, arch: str = "encoder_decoder", **overrides: Any) -> ModelConfig:
@@ -141,7 +148,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Config):
     """How to train. The defaults are the paper's recipe (section 5.3): Adam with betas
     (0.9, 0.98), eps 1e-9, the warmup-then-inverse-square-root schedule ("noam"), label
     smoothing 0.1. `TrainConfig.classroom()` is a faster recipe for tiny models on a CPU.
@@ -203,20 +210,6 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.schedule='cosine' needs total_steps > 0, "
                              f"got {self.total_steps!r}")
         object.__setattr__(self, "betas", tuple(self.betas))
-
-    def replace(self, **changes: Any) -> TrainConfig:
-        return replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig fields {unknown}; known fields: {sorted(known)}")
-        return cls(**data)
 
     @classmethod
     def classroom(cls, **overrides: Any) -> TrainConfig:

@@ -284,15 +284,6 @@ def test_rollout_of_identity_attention_is_identity():
 
 
 # ---- trained models: the heads that training finds (slow) ---------------------------------------
-@pytest.fixture
-def one_thread():
-    """Train on one intra-op thread: the numbers below were measured that way, and on a busy
-    2-core machine two threads contend (about 9x slower measured under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def train_and_record(task_name: str, steps: int, **model_overrides):
     """Train a tiny model with the project's own trainer (classroom recipe, seed 0, CPU) and
@@ -313,7 +304,7 @@ def train_and_record(task_name: str, steps: int, **model_overrides):
 
 
 @pytest.mark.slow
-def test_reverse_task_grows_an_anti_diagonal_alignment_head(one_thread):
+def test_reverse_task_grows_an_anti_diagonal_alignment_head():
     """One decoder layer with rotary positions: 400 steps (about 10-25 s on one CPU thread) give
     a cross-attention head whose argmax hits the mirrored source position on >= 95% of rows."""
     model, probe, cache, gold = train_and_record("reverse", 400, n_decoder_layers=1,
@@ -328,7 +319,7 @@ def test_reverse_task_grows_an_anti_diagonal_alignment_head(one_thread):
 
 
 @pytest.mark.slow
-def test_number_translation_has_an_alignment_head(one_thread):
+def test_number_translation_has_an_alignment_head():
     """English -> German number words ("twenty one" -> "ein und zwanzig", units before tens):
     after 200 steps a cross-attention head follows the word alignment on >= 85% of rows."""
     _, _, cache, gold = train_and_record("numbers_en_de", 200)

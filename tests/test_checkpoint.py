@@ -16,13 +16,6 @@ FILES = ("model.safetensors", "config.json", "src_tokenizer.json", "tgt_tokenize
          "metrics.json", "trainer_state.pt")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def task():

@@ -20,15 +20,6 @@ VOCAB = 13  # ids 0..3 are specials, 4..12 ordinary tokens
 BATCH = 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread; two threads on a busy 2-core machine were 5x
-    slower. Restored after this module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def tiny_model(arch: str, pos: str = "sinusoidal", seed: int = 0, max_len: int = 32,
                eos_bias: float | None = None) -> mt.Transformer:

@@ -7,8 +7,6 @@ Every check runs on a tiny CPU model, in eval mode unless stated otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -78,17 +76,6 @@ def make_inputs(
 def forward(model, src, tgt, path: str):
     return model(src, tgt, output_attentions=(path == "explicit"))
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: one intra-op thread is faster, and on a busy 2-core machine it is about
-    10x faster than two threads competing with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 # --------------------------------------------------------------------------- shapes

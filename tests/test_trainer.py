@@ -18,16 +18,6 @@ import minitransformer as mt
 from minitransformer.schedules import constant_lr, cosine_lr, noam_lr
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: tiny models gain nothing from more, and a busy 2-core machine makes
-    several threads spin-wait for each other (steps 30x slower). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def task():
     # 200 training examples in batches of 32: an epoch is 7 batches, so runs cross epochs.
