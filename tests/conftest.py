@@ -22,6 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("MT_FAST", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by kernels, servers, DDP ranks
 torch.set_num_threads(int(os.environ.get("MT_TEST_THREADS", "1")))
 
 if str(REPO_ROOT) not in sys.path:
