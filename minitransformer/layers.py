@@ -12,17 +12,19 @@ from .attention import KVCache, MultiHeadAttention
 
 
 class FeedForward(nn.Module):
-    """FFN(x) = max(0, x W1 + b1) W2 + b2, applied to each position: (B, T, D) -> (B, T, D)."""
+    """FFN(x) = max(0, x W1 + b1) W2 + b2, applied to each position: (B, T, D) -> (B, T, D).
 
-    def __init__(self, d_model: int, d_ff: int, dropout: float, activation: str = "relu"):
+    As in the paper, dropout is applied to the sub-layer's output (by the residual wrapper),
+    not inside on the d_ff-wide activations, which would cost a mask 4x the model width."""
+
+    def __init__(self, d_model: int, d_ff: int, activation: str = "relu"):
         super().__init__()
         self.linear1 = nn.Linear(d_model, d_ff)
         self.activation = nn.ReLU() if activation == "relu" else nn.GELU()
-        self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(d_ff, d_model)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.linear2(self.dropout(self.activation(self.linear1(x))))
+        return self.linear2(self.activation(self.linear1(x)))
 
 
 class _ResidualLayer(nn.Module):
@@ -48,7 +50,7 @@ class EncoderLayer(_ResidualLayer):
                  norm_first: bool = False, activation: str = "relu"):
         super().__init__(dropout, norm_first)
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
-        self.feed_forward = FeedForward(d_model, d_ff, dropout, activation)
+        self.feed_forward = FeedForward(d_model, d_ff, activation)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
 
@@ -72,7 +74,7 @@ class DecoderLayer(_ResidualLayer):
         self.index = index
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
         self.src_attn = MultiHeadAttention(d_model, n_heads, dropout, cross=True) if cross else None
-        self.feed_forward = FeedForward(d_model, d_ff, dropout, activation)
+        self.feed_forward = FeedForward(d_model, d_ff, activation)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model) if cross else None
         self.norm3 = nn.LayerNorm(d_model)
