@@ -286,8 +286,9 @@ COMPILE_TIMEOUT_S = 480
 
 
 def compile_rows(quick: bool) -> list[Row]:
+    section = "compile"  # its own section in run_all
     if quick:
-        return [Row(SECTION, "torch.compile on/off", "skipped", note="not run with --quick")]
+        return [Row(section, "torch.compile on/off", "skipped", note="not run with --quick")]
     rows = []
     for spec in (ENCDEC, DECONLY):
         started = time.perf_counter()
@@ -295,18 +296,18 @@ def compile_rows(quick: bool) -> list[Row]:
             result = run_worker("benchmarks.throughput", ["--compile-worker", spec.name],
                                 timeout=COMPILE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            rows.append(Row(SECTION, f"{spec.name} torch.compile vs eager, train step",
+            rows.append(Row(section, f"{spec.name} torch.compile vs eager, train step",
                             "not measured", note=f"compile + timing took over "
                             f"{COMPILE_TIMEOUT_S} s here"))
             continue
         except RuntimeError as error:
-            rows.append(Row(SECTION, f"{spec.name} torch.compile vs eager, train step",
+            rows.append(Row(section, f"{spec.name} torch.compile vs eager, train step",
                             "failed", note=str(error).splitlines()[-1][:160]))
             continue
         ratio = Stat(*result["ratio"])
         rate = Stat(*result["compiled_tokens_per_s"])
         worker_s = time.perf_counter() - started
-        rows.append(Row(SECTION, f"{spec.name} torch.compile vs eager, train step",
+        rows.append(Row(section, f"{spec.name} torch.compile vs eager, train step",
                         fmt_rate(rate), fmt_ratio(ratio),
                         note=f"speed ratio; compiling took {result['compile_s']:.0f} s "
                         f"(whole worker {worker_s:.0f} s)"))
