@@ -21,20 +21,50 @@ from .positional import apply_rotary
 class KVCache:
     """Keys and values of positions already decoded, for incremental decoding.
 
-    Entries are keyed by (layer, "self" | "cross"), each a pair of (B, H, T, Dh) tensors.
-    `length` counts target positions processed so far (the next token's position).
+    `entries` maps (layer, "self" | "cross") to a pair of (B, H, T, Dh) tensors. Self-attention
+    keys and values live in buffers with spare room that double when full, so a new token is
+    written in place rather than copying the whole past with `torch.cat` every step.
+    `length` counts target positions processed so far (the next token's position);
+    `memory_keep` is the source padding mask (B, 1, 1, S), worked out once per decoding.
     """
 
     def __init__(self) -> None:
         self.entries: dict[tuple[int, str], tuple[Tensor, Tensor]] = {}
+        self._buffers: dict[tuple[int, str], tuple[Tensor, Tensor]] = {}
         self.length = 0
+        self.memory_keep: Tensor | None = None
+        self.has_memory_keep = False
+
+    def append(self, key: tuple[int, str], k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Add new keys/values (B, H, t, Dh) after those stored under `key`; returns all of
+        them so far, (B, H, T_past + t, Dh) each."""
+        past = self.entries[key][0].size(2) if key in self.entries else 0
+        total = past + k.size(2)
+        buffers = self._buffers.get(key)
+        if buffers is None or buffers[0].size(2) < total:
+            room = max(total, 16, 2 * (buffers[0].size(2) if buffers is not None else 0))
+            grown = tuple(t.new_empty(t.size(0), t.size(1), room, t.size(3)) for t in (k, v))
+            if past:
+                for new, old in zip(grown, self.entries[key], strict=True):
+                    new[:, :, :past] = old
+            buffers = self._buffers[key] = grown
+        buffers[0][:, :, past:total] = k
+        buffers[1][:, :, past:total] = v
+        self.entries[key] = (buffers[0][:, :, :total], buffers[1][:, :, :total])
+        return self.entries[key]
 
     def reorder(self, index: Tensor) -> None:
         """Keep batch rows `index` (B',) in every entry: beam search's parent selection."""
-        self.entries = {
-            key: (k.index_select(0, index), v.index_select(0, index))
-            for key, (k, v) in self.entries.items()
-        }
+        self._buffers = {key: (k.index_select(0, index), v.index_select(0, index))
+                         for key, (k, v) in self._buffers.items()}
+        for key, (k, v) in self.entries.items():
+            if key in self._buffers:
+                n = k.size(2)
+                self.entries[key] = tuple(b[:, :, :n] for b in self._buffers[key])
+            else:
+                self.entries[key] = (k.index_select(0, index), v.index_select(0, index))
+        if self.memory_keep is not None:
+            self.memory_keep = self.memory_keep.index_select(0, index)
 
     def __len__(self) -> int:
         return self.length
@@ -77,11 +107,7 @@ class MultiHeadAttention(nn.Module):
             q = apply_rotary(q, cos, sin)
             k = apply_rotary(k, cos, sin)
         if cache is not None and not self.cross:
-            past = cache.entries.get(cache_key)
-            if past is not None:
-                k = torch.cat([past[0], k], dim=2)
-                v = torch.cat([past[1], v], dim=2)
-            cache.entries[cache_key] = (k, v)
+            k, v = cache.append(cache_key, k, v)
 
         n_q, n_k = q.size(2), k.size(2)
         causal_part = causal_mask(n_q, n_k, x.device) if causal and n_q > 1 else None

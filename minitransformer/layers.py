@@ -39,7 +39,9 @@ class _ResidualLayer(nn.Module):
         return norm(x) if self.norm_first else x
 
     def _add(self, x: Tensor, sublayer_out: Tensor, norm: nn.LayerNorm) -> Tensor:
-        x = x + self.dropout(sublayer_out)
+        if self.training:  # (in eval mode dropout is the identity: skip the call)
+            sublayer_out = self.dropout(sublayer_out)
+        x = x + sublayer_out
         return x if self.norm_first else norm(x)
 
 

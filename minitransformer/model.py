@@ -124,7 +124,7 @@ class Transformer(nn.Module):
                 raise ValueError("decode() needs the encoder memory: model.decode(tgt, "
                                  "model.encode(src), src)")
             if src is not None:
-                src_keep = self._keep_mask(src)
+                src_keep = self._memory_keep(src, cache)
         elif memory is not None or src is not None:
             raise ValueError("a decoder-only model takes no memory or src")
         hidden = self._decode(tgt, memory, src_keep, False, cache)[0]
@@ -166,12 +166,20 @@ class Transformer(nn.Module):
         x = table(ids) * self.scale  # (B, T, D)
         if self.positional is not None:
             x = self.positional(x, start)
-        return self.embed_dropout(x)
+        return self.embed_dropout(x) if self.training else x
 
     def _keep_mask(self, ids: Tensor) -> Tensor | None:
         """(B, 1, 1, T) True on real tokens, or None when nothing is padding (faster kernels)."""
         keep = padding_mask(ids, self.config.pad_id)
         return None if bool(keep.all()) else keep
+
+    def _memory_keep(self, src: Tensor, cache: KVCache | None) -> Tensor | None:
+        """The source padding mask; with a cache it is worked out once, at the first step."""
+        if cache is None:
+            return self._keep_mask(src)
+        if not cache.has_memory_keep:
+            cache.memory_keep, cache.has_memory_keep = self._keep_mask(src), True
+        return cache.memory_keep
 
     def _check_ids(self, ids: Tensor, vocab_size: int, name: str, start: int = 0) -> None:
         if not isinstance(ids, Tensor):

@@ -219,6 +219,48 @@ def test_cache_equals_no_cache(arch, pos, method):
     assert torch.allclose(cached.log_probs, full.log_probs, atol=1e-4)
 
 
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_cache_equals_no_cache_while_its_buffers_grow(arch, method):
+    """30 positions: the cache's key/value buffers (room for 16 at first) double twice, and
+    beam search reorders them in between."""
+    model = tiny_model(arch, eos_bias=-1e4)
+    src, prompt = inputs(arch, padded=True)
+    cached = decode(method, model, src, prompt, max_new_tokens=27, use_cache=True)
+    full = decode(method, model, src, prompt, max_new_tokens=27, use_cache=False)
+    assert cached.tokens.size(1) == 27
+    assert torch.equal(cached.tokens, full.tokens)
+    assert torch.allclose(cached.log_probs, full.log_probs, atol=1e-4)
+
+
+def test_kv_cache_appends_in_place_and_reorders_rows():
+    cache = mt.KVCache()
+    k = torch.arange(2 * 1 * 3 * 2, dtype=torch.float32).view(2, 1, 3, 2)  # (B, H, t, Dh)
+    cache.append((0, "self"), k, -k)
+    for t in range(20):  # one position at a time, past the first buffer's 16
+        step = torch.full((2, 1, 1, 2), float(t))
+        keys, values = cache.append((0, "self"), step, -step)
+    assert keys.shape == (2, 1, 23, 2)
+    assert torch.equal(keys[:, :, :3], k) and torch.equal(values[:, :, 3:], -keys[:, :, 3:])
+    assert torch.equal(keys[0, 0, 3:, 0], torch.arange(20.0))
+    cache.reorder(torch.tensor([1, 1, 0]))
+    keys, _ = cache.entries[(0, "self")]
+    assert keys.shape == (3, 1, 23, 2) and torch.equal(keys[2, :, :3], k[0])
+    keys, _ = cache.append((0, "self"), torch.zeros(3, 1, 1, 2), torch.zeros(3, 1, 1, 2))
+    assert keys.shape == (3, 1, 24, 2) and torch.equal(keys[1, :, :3], k[1])
+
+
+def test_results_are_ordinary_tensors_usable_in_training():
+    """Decoding runs in inference mode; what it returns must still feed a training step."""
+    model = tiny_model("encoder_decoder")
+    src, _ = inputs("encoder_decoder")
+    result = mt.greedy_decode(model, src, max_new_tokens=4)
+    assert not any(t.is_inference() for t in (result.tokens, result.scores, result.lengths))
+    model.train()
+    model(src, result.tokens).logits.sum().backward()  # an inference tensor would raise here
+    assert model.tgt_embed.weight.grad is not None
+
+
 # ---- scores -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("eos_bias", [-1e4, 0.0])  # -1e4: beams run to the length limit
 @pytest.mark.parametrize("method", METHODS)
