@@ -97,7 +97,7 @@ def load(directory: str | os.PathLike, device: str | torch.device = "cpu") -> Ch
     meta = json.loads((directory / CONFIG).read_text(encoding="utf-8"))
     if meta.get("format") != FORMAT:
         raise ValueError(f"{directory / CONFIG} is not a minitransformer checkpoint config")
-    model = build_model(ModelConfig.from_dict(meta["model"]))
+    model = build_model(ModelConfig.from_dict(_upgrade_model_config(meta["model"])))
     load_weights(model, directory)
     model.to(device)
     tokenizers = {name: load_tokenizer(directory / name) if (directory / name).is_file() else None
@@ -110,6 +110,12 @@ def load(directory: str | os.PathLike, device: str | torch.device = "cpu") -> Ch
         train_config=TrainConfig.from_dict(meta["train"]) if meta.get("train") else None,
         task=meta.get("task"), extra=meta.get("extra") or {},
     )
+
+
+def _upgrade_model_config(fields: dict) -> dict:
+    """Fill in fields added since the checkpoint was written, as they behaved then."""
+    # Before `attention_dropout` existed, attention weights were dropped at the `dropout` rate.
+    return {"attention_dropout": fields.get("dropout", 0.0), **fields}
 
 
 def load_weights(model: nn.Module, directory: str | os.PathLike) -> None:

@@ -42,6 +42,11 @@ class ModelConfig(_Config):
 
     `src_vocab_size` defaults to `tgt_vocab_size` (the paper shares one vocabulary);
     decoder-only models ignore it. `norm_first=False` is the paper's post-norm.
+
+    `dropout` is the paper's P_drop, applied where section 5.4 puts it: on each sub-layer's
+    output and on the embeddings + positions. `attention_dropout` drops attention weights
+    too (the paper has none; the Annotated Transformer and tensor2tensor use 0.1). It costs a
+    (B, H, Tq, Tk) random mask per layer and, on a CPU, the fused kernel's fast path.
     """
 
     arch: str = "encoder_decoder"
@@ -53,6 +58,7 @@ class ModelConfig(_Config):
     n_decoder_layers: int = 2
     d_ff: int = 256
     dropout: float = 0.1
+    attention_dropout: float = 0.0
     max_len: int = 128
     pad_id: int = 0
     pos_encoding: str = "sinusoidal"
@@ -89,8 +95,11 @@ class ModelConfig(_Config):
                 f"pos_encoding='rope' needs an even head size, got d_model/n_heads = "
                 f"{self.d_model}/{self.n_heads} = {self.head_dim}"
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout!r}")
+        for name in ("dropout", "attention_dropout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not 0.0 <= value < 1.0:
+                raise ValueError(f"ModelConfig.{name} must be in [0, 1), got {value!r}")
         if not 0 <= self.pad_id < min(self.src_vocab_size, self.tgt_vocab_size):
             raise ValueError(
                 f"ModelConfig.pad_id={self.pad_id} must be a token id below the vocabulary "
@@ -156,7 +165,9 @@ class TrainConfig(_Config):
     benchmarks/RESULTS.md for when it pays off).
 
     `lr` is the peak rate of the "cosine" and "constant" schedules; "noam" derives its rate from
-    d_model and warmup, multiplied by `lr_scale`. `precision="auto"` uses bf16 autocast on CUDA.
+    d_model and warmup, multiplied by `lr_scale`. `precision="auto"` uses bf16 autocast where it
+    is faster (CUDA with bf16; a CPU with AMX or AVX512-BF16 at d_model >= 128; see
+    `minitransformer.precision`), fp32 elsewhere; "fp32" and "bf16" force one.
     """
 
     batch_size: int = 64

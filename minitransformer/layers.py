@@ -49,9 +49,10 @@ class EncoderLayer(_ResidualLayer):
     """Self-attention, then feed-forward."""
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float,
-                 norm_first: bool = False, activation: str = "relu"):
+                 attention_dropout: float = 0.0, norm_first: bool = False,
+                 activation: str = "relu"):
         super().__init__(dropout, norm_first)
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.self_attn = MultiHeadAttention(d_model, n_heads, attention_dropout)
         self.feed_forward = FeedForward(d_model, d_ff, activation)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
@@ -70,12 +71,13 @@ class DecoderLayer(_ResidualLayer):
     """Masked self-attention, then (encoder-decoder only) cross-attention, then feed-forward."""
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float,
-                 norm_first: bool = False, activation: str = "relu", cross: bool = True,
-                 index: int = 0):
+                 attention_dropout: float = 0.0, norm_first: bool = False,
+                 activation: str = "relu", cross: bool = True, index: int = 0):
         super().__init__(dropout, norm_first)
         self.index = index
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
-        self.src_attn = MultiHeadAttention(d_model, n_heads, dropout, cross=True) if cross else None
+        self.self_attn = MultiHeadAttention(d_model, n_heads, attention_dropout)
+        self.src_attn = (MultiHeadAttention(d_model, n_heads, attention_dropout, cross=True)
+                         if cross else None)
         self.feed_forward = FeedForward(d_model, d_ff, activation)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model) if cross else None

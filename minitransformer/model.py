@@ -42,7 +42,8 @@ class Transformer(nn.Module):
         cfg = self.config = config
         d = cfg.d_model
         layer_args = dict(d_model=d, n_heads=cfg.n_heads, d_ff=cfg.d_ff, dropout=cfg.dropout,
-                          norm_first=cfg.norm_first, activation=cfg.activation)
+                          attention_dropout=cfg.attention_dropout, norm_first=cfg.norm_first,
+                          activation=cfg.activation)
         self.tgt_embed = nn.Embedding(cfg.tgt_vocab_size, d)
         self.positional = build_positional(cfg.pos_encoding, cfg.max_len, d)
         use_rope = cfg.pos_encoding == "rope"
