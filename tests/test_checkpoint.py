@@ -63,6 +63,17 @@ def test_trainer_save_writes_every_file(trained):
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp/old dirs
 
 
+def test_checkpoint_from_before_attention_dropout_keeps_its_behaviour(trained):
+    """Checkpoints written before `attention_dropout` existed dropped attention weights at
+    the `dropout` rate: they load that way, so resuming trains as before."""
+    trainer, path = trained
+    meta = json.loads((path / "config.json").read_text())
+    del meta["model"]["attention_dropout"]
+    meta["model"]["dropout"] = 0.2
+    (path / "config.json").write_text(json.dumps(meta))
+    assert mt.load(path).model.config.attention_dropout == 0.2
+
+
 def test_load_gives_identical_logits_and_metadata(trained, task):
     trainer, path = trained
     ckpt = mt.load(path)

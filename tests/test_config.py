@@ -81,3 +81,10 @@ def test_paper_parameter_counts_match_table_3(preset: str, millions: int) -> Non
     model = build_cheaply(getattr(mt.ModelConfig, preset)(vocab_size=37000))
     count = mt.count_parameters(model)
     assert abs(count - millions * 1e6) <= 0.05 * millions * 1e6, f"{preset}: {count:,}"
+
+
+@pytest.mark.parametrize("field", ["dropout", "attention_dropout"])
+@pytest.mark.parametrize("value", [-0.1, 1.0, "0.1", True])
+def test_dropout_rates_must_be_in_0_1(field: str, value) -> None:
+    with pytest.raises(ValueError, match=rf"ModelConfig.{field} must be in \[0, 1\)"):
+        mt.ModelConfig(**{field: value})

@@ -202,8 +202,8 @@ def test_padded_key_columns_are_exactly_zero(arch: str, pos: str) -> None:
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_attention_weights_are_taken_before_dropout(arch: str) -> None:
-    """With dropout=0.5 in train mode the returned weights still sum to 1 per row (1e-5)."""
-    cfg = tiny_config(arch, "sinusoidal", dropout=0.5)
+    """With attention dropout 0.5 in train mode the returned weights still sum to 1 per row."""
+    cfg = tiny_config(arch, "sinusoidal", dropout=0.0, attention_dropout=0.5)
     torch.manual_seed(0)
     model = mt.build_model(cfg).train()
     src, tgt = make_inputs(cfg)
@@ -220,6 +220,20 @@ def test_attention_weights_are_taken_before_dropout(arch: str) -> None:
     with torch.no_grad():
         again = model(src, tgt, output_attentions=True)
     assert not torch.allclose(out.logits, again.logits)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_dropout_sits_where_the_paper_puts_it(arch: str) -> None:
+    """By default (as in the paper) attention weights are not dropped: with dropout only on
+    the weights, training-mode passes differ only when attention_dropout > 0."""
+    for attention_dropout, differ in ((0.0, False), (0.3, True)):
+        cfg = tiny_config(arch, "sinusoidal", dropout=0.0, attention_dropout=attention_dropout)
+        model = mt.build_model(cfg).train()
+        src, tgt = make_inputs(cfg)
+        with torch.no_grad():
+            first, second = (model(src, tgt).logits for _ in range(2))
+        assert torch.equal(first, second) != differ
+    assert mt.ModelConfig().attention_dropout == 0.0
 
 
 def test_attention_weights_are_fresh_tensors_per_call() -> None:
