@@ -90,7 +90,8 @@ def _train(args: argparse.Namespace) -> int:
     say = print if is_main_process() else _silent
     say(f"task {task.name}: {len(task.train)} training examples; model "
           f"{mt.count_parameters(trainer.model):,} parameters on {trainer.device}"
-          + (f", {trainer.world_size} processes" if trainer.world_size > 1 else ""))
+          + (f", {trainer.world_size} processes" if trainer.world_size > 1 else "")
+          + f"; {trainer.precision_reason}")
     trainer.run(args.steps)
     metrics = {**trainer.evaluate("valid"), **trainer.evaluate("test")}
     metrics.pop("split")

@@ -1,9 +1,14 @@
 """Multi-head attention with two paths that compute the same thing.
 
 * fused: `F.scaled_dot_product_attention` (flash / memory-efficient kernels) -- used whenever
-  the attention weights are not asked for;
+  the attention weights are not asked for, except in bf16 on a CPU;
 * explicit: softmax(Q K^T / sqrt(d_k)) V written out, returning the weights (B, H, Tq, Tk),
   taken after the softmax and before dropout, with masked positions exactly 0.
+
+In bf16 on a CPU the explicit path is the faster one: SDPA's CPU bf16 kernels (its backward
+above all) are slow. Measured training steps under bf16 autocast on a 2-core AVX512-BF16 CPU,
+explicit vs fused: 1.23x for 2+2 layers at d_model 256, 1.37-1.39x for a 4-layer decoder-only
+model at d_model 128, 1.55-1.75x for 3+3 layers at d_model 128 (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -70,11 +75,17 @@ class KVCache:
         return self.length
 
 
+def _explicit_is_faster(q: Tensor) -> bool:
+    """bf16 on a CPU: the explicit path beats SDPA's kernels (see the module docstring)."""
+    return q.dtype == torch.bfloat16 and q.device.type == "cpu"
+
+
 class MultiHeadAttention(nn.Module):
     """Self-attention (one fused QKV projection) or cross-attention (`cross=True`: queries from
     the decoder, keys and values from the encoder's memory)."""
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, cross: bool = False):
+        """`dropout`: on the attention weights, in training (ModelConfig.attention_dropout)."""
         super().__init__()
         self.n_heads = n_heads
         self.head_dim = d_model // n_heads
@@ -110,17 +121,19 @@ class MultiHeadAttention(nn.Module):
             k, v = cache.append(cache_key, k, v)
 
         n_q, n_k = q.size(2), k.size(2)
-        causal_part = causal_mask(n_q, n_k, x.device) if causal and n_q > 1 else None
+        causal = causal and n_q > 1  # one new query may see every cached key
         p_drop = self.dropout if self.training else 0.0
-        if need_weights:
-            out, weights = self._explicit(q, k, v, combine(key_mask, causal_part), p_drop)
+        if need_weights or _explicit_is_faster(q):
+            mask = combine(key_mask, causal_mask(n_q, n_k, x.device) if causal else None)
+            out, weights = self._explicit(q, k, v, mask, p_drop)
+            weights = weights if need_weights else None
+        elif causal and key_mask is None and n_q == n_k:
+            out, weights = F.scaled_dot_product_attention(q, k, v, dropout_p=p_drop,
+                                                          is_causal=True), None
         else:
-            weights = None
-            if key_mask is None and causal_part is not None and n_q == n_k:
-                out = F.scaled_dot_product_attention(q, k, v, dropout_p=p_drop, is_causal=True)
-            else:
-                mask = combine(key_mask, causal_part)
-                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p_drop)
+            mask = combine(key_mask, causal_mask(n_q, n_k, x.device) if causal else None)
+            out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                                          dropout_p=p_drop), None
         out = out.transpose(1, 2).flatten(2)  # (B, Tq, D)
         return self.out_proj(out), weights
 

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from .batching import Batch
 from .config import TrainConfig
 from .distributed import all_reduce_sum, shard, world
+from .precision import choose_precision
 from .schedules import constant_lr, cosine_lr, noam_lr
 from .utils import choose_device
 
@@ -67,7 +68,9 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.callbacks: list[Any] = []
         self.optimizer = self._make_optimizer()
-        self._autocast_dtype = self._pick_precision()
+        d_model = getattr(getattr(model, "config", None), "d_model", None)
+        self._autocast_dtype, self.precision_reason = choose_precision(
+            self.config.precision, self.device, d_model)
         self._batches: Iterator[Batch] | None = None
         self._rng_state = self._initial_rng_state()
         self._stop = threading.Event()
@@ -82,12 +85,11 @@ class Trainer:
         return kind(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
                     weight_decay=cfg.weight_decay, **extra)
 
-    def _pick_precision(self) -> torch.dtype | None:
-        """bf16 autocast on CUDA for "auto"; "bf16" forces it on any device; else fp32."""
-        precision = self.config.precision
-        if precision == "bf16" or (precision == "auto" and self.device.type == "cuda"):
-            return torch.bfloat16
-        return None
+    @property
+    def precision(self) -> str:
+        """"bf16" (autocast) or "fp32": what `config.precision` resolved to on this machine;
+        `precision_reason` says why."""
+        return "fp32" if self._autocast_dtype is None else "bf16"
 
     def _initial_rng_state(self) -> dict[str, Tensor | None]:
         with torch.random.fork_rng(devices=self._rng_devices()):
@@ -239,7 +241,7 @@ class Trainer:
         show = (self.config.progress if progress is None else progress) and self.rank == 0
         self._stop.clear()
         done: list[dict[str, Any]] = []
-        bar = _progress_bar(steps, self.state.step, show)
+        bar = _progress_bar(steps, self.state.step, self.precision, show)
         last_refresh = 0.0
         try:
             with _stop_on_interrupt(self._stop):
@@ -376,11 +378,12 @@ class _FunctionCallback:
         self.fn(trainer, metrics)
 
 
-def _progress_bar(total: int, initial_step: int, show: bool):
+def _progress_bar(total: int, initial_step: int, precision: str, show: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, disable=not show, desc=f"training from step {initial_step}",
-                unit="step", dynamic_ncols=True)
+    return tqdm(total=total, disable=not show,
+                desc=f"training ({precision}) from step {initial_step}", unit="step",
+                dynamic_ncols=True)
 
 
 @contextlib.contextmanager
