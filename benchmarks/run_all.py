@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from benchmarks import generation, looking, memory, mfu, throughput
+from benchmarks import generation, looking, memory, mfu, precision, throughput
 from benchmarks.common import (
     REPO_ROOT,
     Row,
@@ -72,6 +72,7 @@ SECTIONS: dict[str, Callable[..., list[Row]]] = {
     "throughput": throughput.run,
     "compile": throughput.run_compile,
     "mfu": mfu.run,  # after throughput: reuses its measurements
+    "bf16": precision.run,
     "looking": looking.run,
     "generation": generation.run,
     "memory": memory.run,

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from unittest import mock
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +41,7 @@ from benchmarks.common import (
     summary_line,
 )
 from benchmarks.peers import NanoGPTStyle, TorchSeq2Seq
+from minitransformer.precision import choose_precision
 
 SECTION = "throughput"
 
@@ -61,6 +63,7 @@ class Spec:
     batch: int
     src_len: int  # 0 for decoder-only
     tgt_len: int
+    attention_dropout: float = 0.0  # ours only (the peers drop attention weights at `dropout`)
 
     @property
     def tokens_per_step(self) -> int:
@@ -75,6 +78,12 @@ ENCDEC = Spec("enc-dec", "encoder_decoder", vocab=1000, d_model=256, n_heads=4,
 DECONLY = Spec("dec-only", "decoder_only", vocab=65, d_model=128, n_heads=4,
                n_encoder_layers=0, n_decoder_layers=4, d_ff=512, dropout=0.1, max_len=64,
                batch=32, src_len=0, tgt_len=64)
+
+
+# The classroom's tiny model (ModelConfig.tiny) on reverse-sized batches: where bf16 does not pay.
+TINY = Spec("tiny", "encoder_decoder", vocab=32, d_model=64, n_heads=4, n_encoder_layers=2,
+            n_decoder_layers=2, d_ff=256, dropout=0.1, max_len=64, batch=64, src_len=12,
+            tgt_len=13)
 
 
 def quick_spec(spec: Spec) -> Spec:
@@ -104,7 +113,8 @@ def model_config(spec: Spec) -> mt.ModelConfig:
     (learned positions, pre-norm, GELU), so the comparison is of implementations, not designs."""
     common = dict(arch=spec.arch, tgt_vocab_size=spec.vocab, d_model=spec.d_model,
                   n_heads=spec.n_heads, n_decoder_layers=spec.n_decoder_layers, d_ff=spec.d_ff,
-                  dropout=spec.dropout, max_len=spec.max_len)
+                  dropout=spec.dropout, attention_dropout=spec.attention_dropout,
+                  max_len=spec.max_len)
     if spec.arch == "encoder_decoder":
         return mt.ModelConfig(**common, n_encoder_layers=spec.n_encoder_layers)
     return mt.ModelConfig(**common, n_encoder_layers=0, pos_encoding="learned", norm_first=True,
@@ -218,27 +228,60 @@ def versus_peer(spec: Spec, plan: Plan, peer_name: str, target: float | None,
     ]
 
 
+@contextlib.contextmanager
+def sdpa_in_bf16():
+    """Make our attention use SDPA under CPU bf16 too (the rule picks the explicit path there):
+    the alternative the rule turned down, for comparison."""
+    with mock.patch("minitransformer.attention._explicit_is_faster", return_value=False):
+        yield
+
+
+def _with(context: Callable[[], contextlib.AbstractContextManager], forward: Forward) -> Forward:
+    def wrapped(src: Tensor | None, tgt: Tensor) -> Tensor:
+        with context():
+            return forward(src, tgt)
+    return wrapped
+
+
 def precision_and_path(spec: Spec, plan: Plan) -> list[Row]:
-    """Ours in fp32 / bf16 autocast, fused attention / explicit (output_attentions=True)."""
+    """Ours in fp32 and bf16 autocast, with the attention path the rule picks per dtype (fused
+    SDPA in fp32, explicit in CPU bf16) against the other path; and what precision="auto" picks
+    here, checked against the measured ratio."""
     batches = make_batches(spec)
+    contenders = {  # name: (autocast dtype, forward maker)
+        "fp32": (None, ours_forward),
+        "fp32 explicit (weights)": (None, lambda m: ours_forward(m, output_attentions=True)),
+        "bf16": (torch.bfloat16, ours_forward),
+        "bf16 SDPA": (torch.bfloat16, lambda m: _with(sdpa_in_bf16, ours_forward(m))),
+    }
     loops = {}
-    for dtype_name, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
-        for path, explicit in (("fused", False), ("explicit", True)):
-            model = build_ours(spec)
-            loops[f"{dtype_name} {path}"] = TrainLoop(model, ours_forward(model, explicit),
-                                                      batches, autocast=dtype)
+    for name, (dtype, make_forward) in contenders.items():
+        model = build_ours(spec)
+        loops[name] = TrainLoop(model, make_forward(model), batches, autocast=dtype)
     seconds = race(loops, plan)
-    rows = []
-    for path in ("fused", "explicit"):
-        ratio = paired_ratio(seconds[f"fp32 {path}"], seconds[f"bf16 {path}"])
-        rate = rates(seconds[f"bf16 {path}"], spec.tokens_per_step * plan.steps)
-        rows.append(Row(SECTION, f"{spec.name} ours bf16 autocast vs fp32, {path} attention",
-                        fmt_rate(rate), fmt_ratio(ratio), note="speed ratio (>1: bf16 faster)"))
-    ratio = paired_ratio(seconds["fp32 fused"], seconds["fp32 explicit"])
-    rate = rates(seconds["fp32 explicit"], spec.tokens_per_step * plan.steps)
-    rows.append(Row(SECTION, f"{spec.name} ours explicit path (weights) vs fused, fp32 train",
-                    fmt_rate(rate), fmt_ratio(ratio), note="speed ratio (<1: explicit slower)"))
-    return rows
+    work = spec.tokens_per_step * plan.steps
+
+    def row(name: str, slower: str, faster: str, note: str, target: str = "",
+            passed: bool | None = None) -> Row:
+        ratio = paired_ratio(seconds[slower], seconds[faster])
+        return Row(SECTION, f"{spec.name} {name}", fmt_rate(rates(seconds[faster], work)),
+                   fmt_ratio(ratio), target, passed, note)
+
+    bf16_speedup = paired_ratio(seconds["fp32"], seconds["bf16"]).median
+    auto_dtype, reason = choose_precision("auto", torch.device("cpu"), spec.d_model)
+    auto_is_bf16 = auto_dtype is not None
+    return [
+        row("bf16 autocast vs fp32", "fp32", "bf16",
+            "speed ratio (>1: bf16 faster); attention path as the rule picks"),
+        row("bf16: explicit attention (the rule's pick) vs SDPA", "bf16 SDPA", "bf16",
+            "speed ratio (>1: explicit faster)"),
+        row("fp32: explicit path with weights vs fused", "fp32", "fp32 explicit (weights)",
+            "speed ratio (<1: explicit slower)"),
+        Row(SECTION, f"{spec.name} precision='auto' picks", "bf16" if auto_is_bf16 else "fp32",
+            f"{bf16_speedup:.2f}x", "the faster one",
+            auto_is_bf16 == (bf16_speedup > 1.0),
+            f"{reason}; ratio = bf16 speed / fp32 speed measured above"),
+    ]
 
 
 class _FakeTask:
@@ -358,13 +401,19 @@ def run(quick: bool = False, context: dict | None = None) -> list[Row]:
     context = {} if context is None else context
     main_plan, short_plan = (QUICK, QUICK) if quick else (FULL, SHORT)
     encdec, deconly = (quick_spec(ENCDEC), quick_spec(DECONLY)) if quick else (ENCDEC, DECONLY)
+    # Each model with its own dropout placement at P_drop 0.1: ours where the paper puts it
+    # (sub-layer outputs, embeddings); nn.Transformer also inside the feed-forward and on the
+    # attention weights; nanoGPT also on the attention weights. Then the same work each way.
     rows = versus_peer(encdec, main_plan, "nn.Transformer", 1.10, context)
     rows += versus_peer(deconly, main_plan, "nanoGPT-style", 1.00, context)
-    # Ours also drops out inside the feed-forward (as the paper's reference code and
-    # nn.Transformer do; nanoGPT does not): without dropout the two do the same work.
-    rows += versus_peer(replace(deconly, name="dec-only dropout 0", dropout=0.0), short_plan,
-                        "nanoGPT-style", None, context)
-    for spec in (encdec, deconly):
+    rows += versus_peer(replace(encdec, name="enc-dec dropout 0 (same work)", dropout=0.0),
+                        short_plan, "nn.Transformer", None, context)
+    rows += versus_peer(replace(deconly, name="dec-only dropout 0 (same work)", dropout=0.0),
+                        short_plan, "nanoGPT-style", None, context)
+    rows += versus_peer(replace(deconly, name="dec-only attention dropout 0.1 (same work)",
+                                attention_dropout=deconly.dropout),
+                        short_plan, "nanoGPT-style", None, context)
+    for spec in (quick_spec(TINY) if quick else TINY, encdec, deconly):
         rows += precision_and_path(spec, short_plan)
     rows += trainer_overhead(encdec, short_plan)
     return rows

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import minitransformer as mt
-from benchmarks import common, generation, looking, memory, mfu, run_all, throughput
+from benchmarks import common, generation, looking, memory, mfu, precision, run_all, throughput
 from benchmarks.peers import NanoGPTStyle, TorchSeq2Seq
 
 
@@ -30,7 +30,12 @@ def _table_lines(text: str) -> list[str]:
 
 @pytest.mark.parametrize("module, expected", [
     (throughput, ["ours vs nn.Transformer", "ours vs nanoGPT-style", "bf16 autocast vs fp32",
-                  "explicit path (weights) vs fused", "mt.Trainer.step", "torch.compile"]),
+                  "explicit attention (the rule's pick) vs SDPA",
+                  "explicit path with weights vs fused", "precision='auto' picks",
+                  "dropout 0 (same work)", "attention dropout 0.1 (same work)",
+                  "mt.Trainer.step", "torch.compile"]),
+    (precision, ["native bf16 matmul", "reverse, tiny model, 4 steps: bf16 vs fp32 speed",
+                 "grammar_lm, tiny model: bf16 loss curve vs fp32"]),
     (mfu, ["matmul peak fp32", "matmul peak bf16", "enc-dec ours fp32 train step MFU",
            "dec-only ours fp32 train step MFU"]),
     (looking, ["AttentionHistory(every=2) vs without", "one capture",
