@@ -421,12 +421,13 @@ def alignment_figure(
             f"gold alignment has shape {gold_array.shape} but the cross-attention map has "
             f"{values.shape} (target rows, source columns); they must match"
         )
-    n_queries, n_keys = values.shape
-    queries = check_tokens(tgt_tokens, n_queries, "query", "row")
-    keys = check_tokens(src_tokens, n_keys, "key", "column")
+    accuracy = alignment_accuracy_of(values, gold_array)
+    score = f"argmax on gold for {accuracy:.0%} of target tokens" if accuracy is not None \
+        else "no gold alignment"
+    heading = f"{title or 'cross-attention vs gold alignment'}<br><sub>{score}</sub>"
+    fig = attention_heatmap(values, tgt_tokens, src_tokens, title=heading, large=large,
+                            zmax=zmax)
     style = get_plotly_style(large)
-    hover = hover_data(queries, keys)
-    fig = go.Figure(heatmap_trace(values, hover, _scale_max(values, zmax), style))
     rows, cols = np.nonzero(gold_array > 0)
     marker_size = max(10, min(40, int(style.cell * 0.8)))
     fig.add_trace(go.Scatter(
@@ -438,21 +439,15 @@ def alignment_figure(
     if show_argmax:
         best = values.argmax(axis=1)
         fig.add_trace(go.Scatter(
-            x=best, y=np.arange(n_queries), mode="markers", name="argmax",
+            x=best, y=np.arange(values.shape[0]), mode="markers", name="argmax",
             marker=dict(symbol="x-thin", size=marker_size // 2, color=ARGMAX_COLOUR,
                         line=dict(width=3 if large else 2, color=ARGMAX_COLOUR)),
             hovertemplate="argmax of row %{y}: %{x}<extra></extra>",
         ))
-    accuracy = alignment_accuracy_of(values, gold_array)
-    score = f"argmax on gold for {accuracy:.0%} of target tokens" if accuracy is not None \
-        else "no gold alignment"
-    heading = f"{title or 'cross-attention vs gold alignment'}<br><sub>{score}</sub>"
-    layout = base_layout(style, heading, panel_px(n_keys, style) + 200,
-                         panel_px(n_queries, style) + 220, queries, keys)
-    layout["xaxis"]["title"]["text"] = "source token (key)"
-    layout["yaxis"]["title"]["text"] = "target token (query)"
-    layout["legend"] = dict(orientation="h", x=0, y=-0.18, yanchor="top")
-    fig.update_layout(**layout)
+    fig.update_layout(  # room for the legend under the map
+        height=fig.layout.height + 40, xaxis_title_text="source token (key)",
+        yaxis_title_text="target token (query)",
+        legend=dict(orientation="h", x=0, y=-0.18, yanchor="top"))
     return fig
 
 
