@@ -309,18 +309,19 @@ class _TrainerSteps:
 
 
 def trainer_overhead(spec: Spec, plan: Plan) -> list[Row]:
-    """mt.Trainer.step (grad clipping, its own RNG stream, metrics) against the bare step."""
+    """mt.Trainer.step (grad clipping, its own RNG stream, metrics) against the bare step,
+    both in fp32 (precision="auto" would train this size in bf16 on some CPUs)."""
     batches = make_batches(spec)
     bare_model = build_ours(spec)
     bare = TrainLoop(bare_model, ours_forward(bare_model), batches)
     trainer = mt.Trainer(build_ours(spec), _FakeTask(batches),
                          mt.TrainConfig.classroom(device="cpu", progress=False,
-                                                  batch_size=spec.batch))
+                                                  batch_size=spec.batch, precision="fp32"))
 
     seconds = race({"bare": bare, "trainer": _TrainerSteps(trainer)}, plan)
     ratio = paired_ratio(seconds["bare"], seconds["trainer"])
     rate = rates(seconds["trainer"], spec.tokens_per_step * plan.steps)
-    return [Row(SECTION, f"{spec.name} mt.Trainer.step vs the bare step", fmt_rate(rate),
+    return [Row(SECTION, f"{spec.name} mt.Trainer.step vs the bare step, fp32", fmt_rate(rate),
                 fmt_ratio(ratio), note="speed ratio; Trainer adds grad clipping, RNG, metrics")]
 
 
