@@ -7,8 +7,9 @@
 
 In bf16 on a CPU the explicit path is the faster one: SDPA's CPU bf16 kernels (its backward
 above all) are slow. Measured training steps under bf16 autocast on a 2-core AVX512-BF16 CPU,
-explicit vs fused: 1.23x for 2+2 layers at d_model 256, 1.37-1.39x for a 4-layer decoder-only
-model at d_model 128, 1.55-1.75x for 3+3 layers at d_model 128 (benchmarks/RESULTS.md).
+explicit vs SDPA: 1.10-1.16x at d_model 64, 1.21-1.24x for 2+2 layers at d_model 256,
+1.27-1.39x for a 4-layer decoder-only model at d_model 128, 1.55-1.75x for 3+3 layers at
+d_model 128 (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations

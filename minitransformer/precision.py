@@ -6,8 +6,8 @@
 * CPU: bf16 autocast when the CPU multiplies bf16 natively (AMX or AVX512-BF16) *and* the model
   is wide enough (d_model >= 128) for the faster matmuls to outweigh the casts; else fp32.
   Measured on a 2-core AMD EPYC with AVX512-BF16 (training steps, bf16 vs fp32,
-  benchmarks/RESULTS.md): d_model 64 0.90-0.97x (slower), d_model 128 1.35-1.52x,
-  d_model 256 1.71-1.84x. Without those instructions bf16 is emulated and slower.
+  benchmarks/RESULTS.md): d_model 64 0.85-0.97x (slower), d_model 128 1.26-1.52x,
+  d_model 256 1.67-1.84x. Without those instructions bf16 is emulated and slower.
 * MPS and anything else: fp32.
 
 "fp32" and "bf16" force a format on any device. The attention kernel that suits a format is
@@ -30,7 +30,7 @@ CPU_BF16_MIN_D_MODEL = 128  # below this, bf16 autocast measured slower than fp3
 # How far a bf16 loss curve may stray from fp32's from the same seed (`loss_curve_gap`, nats;
 # checked by tests/test_precision.py on the classroom tasks). Measured with ModelConfig.small
 # and TrainConfig.classroom(), seeds 0-2: reverse (300 steps) mean |gap| 0.037-0.093, end gap
-# +0.007..+0.088; numbers_en_de and grammar_lm (150 steps) at most 0.022 and 0.011. For
+# +0.007..+0.088; numbers_en_de and grammar_lm (150 steps) mean |gap| <= 0.022 and 0.004. For
 # scale, fp32 alone with another seed: reverse mean |gap| 0.047-0.073, end losses 0.46-0.58.
 BF16_TOLERANCE = {"mean_abs": 0.15, "end": 0.15}
 
