@@ -124,17 +124,18 @@ class MultiHeadAttention(nn.Module):
         n_q, n_k = q.size(2), k.size(2)
         causal = causal and n_q > 1  # one new query may see every cached key
         p_drop = self.dropout if self.training else 0.0
-        if need_weights or _explicit_is_faster(q):
-            mask = combine(key_mask, causal_mask(n_q, n_k, x.device) if causal else None)
-            out, weights = self._explicit(q, k, v, mask, p_drop)
-            weights = weights if need_weights else None
-        elif causal and key_mask is None and n_q == n_k:
+        explicit = need_weights or _explicit_is_faster(q)
+        if not explicit and causal and key_mask is None and n_q == n_k:  # no mask to build
             out, weights = F.scaled_dot_product_attention(q, k, v, dropout_p=p_drop,
                                                           is_causal=True), None
         else:
             mask = combine(key_mask, causal_mask(n_q, n_k, x.device) if causal else None)
-            out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                                          dropout_p=p_drop), None
+            if explicit:
+                out, weights = self._explicit(q, k, v, mask, p_drop)
+            else:
+                out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                                              dropout_p=p_drop), None
+        weights = weights if need_weights else None
         out = out.transpose(1, 2).flatten(2)  # (B, Tq, D)
         return self.out_proj(out), weights
 
