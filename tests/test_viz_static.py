@@ -227,6 +227,21 @@ def test_positional_encoding_heatmap():
     assert ax.get_xlabel().startswith("dimension") and ax.get_ylabel() == "position"
 
 
+@pytest.mark.parametrize("plot", ["plot_positional_encoding", "plot_position_similarity",
+                                  "plot_encoding_curves"])
+def test_small_position_tables_get_whole_number_ticks(plot):
+    """A 4-position table: matplotlib would tick 0.5, 1.5, ...; positions are whole numbers."""
+    fig = getattr(mt, plot)(sinusoidal_table(4, 10), **({"dims": (0, 1)}
+                                                       if plot == "plot_encoding_curves" else {}))
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    axes = [ax.xaxis] if plot == "plot_encoding_curves" else [ax.xaxis, ax.yaxis]
+    for axis in axes:
+        ticks = [t for t in axis.get_majorticklocs() if axis.get_view_interval().min() <= t
+                 <= axis.get_view_interval().max()]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
 def test_encoding_curves_one_line_per_dim():
     table = sinusoidal_table(50, 64)
     fig = mt.plot_encoding_curves(table, dims=(0, 1, 10, 63))
@@ -274,6 +289,17 @@ def test_training_curves_loss_valid_and_lr():
 def test_training_curves_without_lr_has_one_panel():
     history = [{"step": s, "loss": 1.0 / s} for s in range(1, 6)]
     assert len(mt.plot_training_curves(history, large=True).axes) == 1
+
+
+def test_training_curves_y_label_names_what_is_plotted():
+    history = [{"step": s, "loss": 1.0 / s, "token_acc": s / 5} for s in range(1, 6)]
+    assert mt.plot_training_curves(history).axes[0].get_ylabel() == "loss"
+    assert mt.plot_training_curves(history, keys=("token_acc",)).axes[0].get_ylabel() == \
+        "token acc"
+    assert mt.plot_training_curves(history, keys=("loss", "token_acc")).axes[0].get_ylabel() \
+        == "value"
+    fig = mt.plot_training_curves(history, keys=("loss", "token_acc"), ylabel="nats or share")
+    assert fig.axes[0].get_ylabel() == "nats or share"
 
 
 def test_training_curves_errors():

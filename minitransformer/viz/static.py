@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .inputs import (
     check_tokens,
@@ -275,6 +276,7 @@ def plot_positional_encoding(
     image = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto",
                       interpolation="nearest")
     style_axes(ax, style)
+    _integer_ticks(ax, "x", "y")
     ax.set_xlabel("dimension i", fontsize=style.label)
     ax.set_ylabel("position", fontsize=style.label)
     ax.set_title(title or f"positional encoding ({n_positions} positions × {d_model} dims)",
@@ -303,6 +305,7 @@ def plot_encoding_curves(
     for dim in dim_ids:
         ax.plot(positions, values[:, dim], linewidth=style.linewidth, label=f"dim {dim}")
     style_axes(ax, style)
+    _integer_ticks(ax, "x")
     ax.set_xlabel("position", fontsize=style.label)
     ax.set_ylabel("value", fontsize=style.label)
     ax.set_title(title or "encoding value by position", fontsize=style.title)
@@ -328,11 +331,18 @@ def plot_position_similarity(
     ax = fig.add_subplot()
     image = ax.imshow(similarity, cmap="RdBu_r", vmin=-1.0, vmax=1.0, interpolation="nearest")
     style_axes(ax, style)
+    _integer_ticks(ax, "x", "y")
     ax.set_xlabel("position", fontsize=style.label)
     ax.set_ylabel("position", fontsize=style.label)
     ax.set_title(title or "cosine similarity between positions", fontsize=style.title)
     _colorbar(fig, image, ax, style, "cosine similarity")
     return fig
+
+
+def _integer_ticks(ax: Axes, *axes: str) -> None:
+    """Tick labels on whole numbers only (positions and dimensions have no 2.5)."""
+    for name in axes:
+        getattr(ax, f"{name}axis").set_major_locator(MaxNLocator(integer=True))
 
 
 # --------------------------------------------------------------------------- training
@@ -356,6 +366,7 @@ def plot_training_curves(
     keys: Sequence[str] = ("loss",),
     lr_key: str | None = "lr",
     title: str | None = None,
+    ylabel: str | None = None,
     large: bool = False,
     logy: bool = False,
 ) -> Figure:
@@ -363,7 +374,8 @@ def plot_training_curves(
 
     `history`: a list of dicts such as `{"step": 1, "loss": 2.3, "lr": 1e-4}`; evaluation
     entries may carry "valid_loss". For each key in `keys`, "valid_<key>" is drawn too when
-    present (dashed, with markers).
+    present (dashed, with markers). `ylabel` defaults to the key's name when there is one key
+    ("token acc" for "token_acc"), else "value".
     """
     if isinstance(history, Mapping) or not isinstance(history, Iterable):
         raise ValueError(
@@ -405,7 +417,9 @@ def plot_training_curves(
     if logy:
         loss_ax.set_yscale("log")
     style_axes(loss_ax, style)
-    loss_ax.set_ylabel("loss" if len(keys) == 1 else "value", fontsize=style.label)
+    if ylabel is None:
+        ylabel = keys[0].replace("_", " ") if len(keys) == 1 else "value"
+    loss_ax.set_ylabel(ylabel, fontsize=style.label)
     loss_ax.legend(fontsize=style.legend)
     loss_ax.grid(alpha=0.3)
     loss_ax.set_title(title or "training curves", fontsize=style.title)
