@@ -13,7 +13,7 @@ from .attention import KVCache, MultiHeadAttention
 from .config import ModelConfig, TrainConfig
 from .layers import DecoderLayer, EncoderLayer, FeedForward
 from .model import ModelOutput, Transformer, build_model
-from .positional import sinusoidal_encoding
+from .positional import RotaryEmbedding, apply_rotary, sinusoidal_encoding
 from .utils import choose_device, count_parameters, seed_everything
 
 # --- tokenizers, tasks, batching ---
