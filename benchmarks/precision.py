@@ -17,6 +17,7 @@ import time
 
 import minitransformer as mt
 from benchmarks.common import Row, fmt_ratio, main_for, paired_ratio
+from minitransformer.__main__ import model_config_for
 from minitransformer.precision import (
     BF16_TOLERANCE,
     cpu_bf16_instructions,
@@ -30,12 +31,8 @@ CHUNK = 25  # steps per timed chunk; fp32 and bf16 chunks alternate
 
 
 def trainer(task: mt.Task, precision: str, quick: bool, seed: int = 0) -> mt.Trainer:
-    arch = "decoder_only" if task.kind == "lm" else "encoder_decoder"
-    size = mt.ModelConfig.tiny if quick else mt.ModelConfig.small
     mt.seed_everything(seed)
-    src_vocab = task.src_vocab_size if arch == "encoder_decoder" else None
-    model = mt.build_model(size(vocab_size=task.tgt_vocab_size, arch=arch,
-                                src_vocab_size=src_vocab, max_len=task.max_len + 2))
+    model = mt.build_model(model_config_for(task, "tiny" if quick else "small"))
     config = mt.TrainConfig.classroom(precision=precision, device="cpu", progress=False,
                                       seed=seed)
     return mt.Trainer(model, task, config)

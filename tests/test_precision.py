@@ -9,6 +9,7 @@ import torch
 
 import minitransformer as mt
 from minitransformer import attention, precision
+from minitransformer.__main__ import model_config_for
 from minitransformer.precision import (
     BF16_TOLERANCE,
     bf16_instructions_in,
@@ -132,13 +133,10 @@ def test_bf16_training_follows_fp32_within_the_tolerance(task_name):
     """The model where "auto" picks bf16 on a CPU (ModelConfig.small, d_model 128), trained
     with the classroom recipe from one seed in fp32 and in bf16 autocast."""
     task = mt.get_task(task_name)
-    arch = "decoder_only" if task.kind == "lm" else "encoder_decoder"
     curves = {}
     for name in ("fp32", "bf16"):
         mt.seed_everything(0)
-        model = mt.build_model(mt.ModelConfig.small(
-            vocab_size=task.tgt_vocab_size, arch=arch, max_len=task.max_len + 2,
-            src_vocab_size=task.src_vocab_size if arch == "encoder_decoder" else None))
+        model = mt.build_model(model_config_for(task, "small"))  # what the CLI would build
         trainer = mt.Trainer(model, task, mt.TrainConfig.classroom(
             precision=name, device="cpu", progress=False))
         curves[name] = [m["loss"] for m in trainer.run(CLASSROOM_TASKS[task_name])]
